@@ -99,11 +99,11 @@ class CifarResNet(ResNet):
 
 
 def _create_cifar_resnet(
-    variant: str, block: type[nn.Module], layers: tuple[int, ...], **kwargs: Any
+    variant: str, block: type[nn.Module], layers: tuple[int, ...], pretrained: bool = False, **kwargs: Any
 ) -> ResNet:
-    # Weights for these archs come from sslzoo's hub (see sslzoo.hub), never from a timm URL.
-    kwargs.pop("pretrained", None)
-    return build_model_with_cfg(CifarResNet, variant, False, block=block, layers=layers, **kwargs)
+    # The default cfgs name no URL, so `pretrained` only loads when timm was given a source
+    # ("hf-hub:"/"local-dir:" names, pretrained_cfg_overlay); weights come from sslzoo's hub.
+    return build_model_with_cfg(CifarResNet, variant, pretrained, block=block, layers=layers, **kwargs)
 
 
 # timm's register_model reads the defining module's `default_cfgs`.
@@ -115,10 +115,10 @@ default_cfgs = generate_default_cfgs(
 @register_model
 def resnet18_cifar(pretrained: bool = False, **kwargs: Any) -> ResNet:
     """ResNet-18 with a CIFAR stem (3x3 stride-1 conv, no max-pool) for 32-64 px inputs."""
-    return _create_cifar_resnet("resnet18_cifar", BasicBlock, (2, 2, 2, 2), **kwargs)
+    return _create_cifar_resnet("resnet18_cifar", BasicBlock, (2, 2, 2, 2), pretrained, **kwargs)
 
 
 @register_model
 def resnet50_cifar(pretrained: bool = False, **kwargs: Any) -> ResNet:
     """ResNet-50 with a CIFAR stem (3x3 stride-1 conv, no max-pool) for 32-64 px inputs."""
-    return _create_cifar_resnet("resnet50_cifar", Bottleneck, (3, 4, 6, 3), **kwargs)
+    return _create_cifar_resnet("resnet50_cifar", Bottleneck, (3, 4, 6, 3), pretrained, **kwargs)

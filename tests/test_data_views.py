@@ -1,0 +1,133 @@
+"""sslzoo.data view recipes: counts, shapes, dtypes, randomness, and the re-implemented ops."""
+
+import math
+
+import pytest
+import torch
+import torchvision.transforms.v2.functional as F
+from PIL import Image
+
+from sslzoo.data import IMAGENET_MEAN, IMAGENET_STD, VIEW_RECIPES, build_eval_transform, build_views
+from sslzoo.data.views import GaussianBlur, adjust_hue
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _image(w=80, h=60, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g)
+
+
+@pytest.mark.parametrize(
+    ("recipe", "size", "params", "shapes"),
+    [
+        ("simclr", 32, {}, [32, 32]),
+        ("byol", 48, {}, [48, 48]),
+        ("simclust", 32, {}, [32, 32]),
+        ("simclust", 96, {}, [96, 96]),
+        ("multicrop", 64, {"n_local": 3}, [64, 64, 27, 27, 27]),
+        ("multicrop", 64, {"n_local": 2, "local_size": 24}, [64, 64, 24, 24]),
+        ("linear_probe", 32, {}, [32]),
+    ],
+)
+def test_recipe_views(recipe, size, params, shapes):
+    views = build_views(recipe, size=size, **params)
+    torch.manual_seed(0)
+    out = views(_image())
+    assert [v.shape[-1] for v in out] == shapes and views.num_views == len(shapes)
+    for v in out:
+        assert v.dtype == torch.float32 and v.shape[:2] == (3, v.shape[-1]) and torch.isfinite(v).all()
+    # Normalised with ImageNet statistics: the values span the normalised range of [0, 1].
+    lo = min((0 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True))
+    hi = max((1 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True))
+    assert all(v.min() >= lo - 1e-4 and v.max() <= hi + 1e-4 for v in out)
+    assert not torch.equal(out[0], out[1]) if len(out) > 1 else True
+
+
+def test_pil_inputs_of_any_mode_work():
+    views = build_views("byol", size=32)
+    base = Image.fromarray(_image().permute(1, 2, 0).numpy())
+    for mode in ("RGB", "L", "P", "CMYK", "RGBA"):
+        out = views(base.convert(mode))
+        assert [tuple(v.shape) for v in out] == [(3, 32, 32)] * 2
+
+
+def test_same_seed_same_views_and_defaults():
+    views = build_views("simclust", size=32)
+    torch.manual_seed(3)
+    a = views(_image())
+    torch.manual_seed(3)
+    b = views(_image())
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    # Paper defaults at ImageNet size, small-image defaults at 32 px, explicit params win.
+    big, small = build_views("byol"), build_views("byol", size=32)
+    assert big.blur_p == (1.0, 0.1) and big.solarize_p == (0.0, 0.2) and big.min_scale == 0.08
+    assert small.blur_p == (0.0, 0.0) and small.min_scale == 0.2
+    assert build_views("byol", size=32, min_scale=0.5).min_scale == 0.5
+    assert build_views("simclust").channel_permutation_p == 0.8 and big.channel_permutation_p == 0.0
+    assert build_views("simclr").s == 1.0 and build_views("simclr", size=32).s == 0.5
+    assert set(VIEW_RECIPES) >= {"simclr", "byol", "simclust", "multicrop"}
+    with pytest.raises(ValueError, match="Unknown view recipe 'nope'"):
+        build_views("nope")
+    with pytest.raises(TypeError, match="no parameter"):
+        build_views("byol", blurr_p=0.1)
+
+
+def test_channel_permutation_permutes_channels():
+    # With no other colour op and a full-image crop, a SimClust view is a channel permutation of the image.
+    views = build_views(
+        "simclust", size=16, min_scale=1.0, jitter_p=0.0, grayscale_p=0.0, solarize_p=(0, 0), blur_p=(0, 0),
+        channel_permutation_p=1.0, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+    )  # fmt: skip
+    img = torch.zeros(3, 16, 16, dtype=torch.uint8)
+    img[0], img[1], img[2] = 10, 120, 250
+    seen = set()
+    for seed in range(12):
+        torch.manual_seed(seed)
+        for v in views(img):
+            values = tuple(round(((v[c].mean().item() * 0.5) + 0.5) * 255) for c in range(3))
+            assert sorted(values) == [10, 120, 250]
+            seen.add(values)
+    assert len(seen) > 2
+
+
+def test_adjust_hue_matches_torchvision():
+    x = _image(37, 23).float() / 255
+    for h in (-0.5, -0.1, 0.03, 0.25, 0.5):
+        assert torch.allclose(adjust_hue(x, h), F.adjust_hue(x, h), atol=1e-5)
+    grey = torch.full((3, 4, 4), 0.4)
+    assert torch.allclose(adjust_hue(grey, 0.3), grey)
+
+
+def test_gaussian_blur_close_to_torchvision():
+    x = _image(64, 48).float() / 255
+    for sigma in (0.3, 1.0, 2.0):
+        ours = GaussianBlur((sigma, sigma))(x)
+        ref = F.gaussian_blur(x, [23, 23], [sigma, sigma])
+        assert (ours - ref).abs().max() < 2e-3
+        assert ours.shape == x.shape and abs(ours.mean() - x.mean()) < 1e-2
+
+
+def test_eval_transform():
+    t = build_eval_transform(224)
+    assert t.resize_to == 256
+    img = torch.zeros(3, 300, 400, dtype=torch.uint8)
+    img[:, 150 - 5 : 150 + 5, 200 - 5 : 200 + 5] = 255  # a white square at the centre survives the crop
+    out = t(img)
+    assert out.shape == (3, 224, 224) and out.dtype == torch.float32
+    assert out[:, 112, 112].tolist() == pytest.approx(
+        [(1 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)], abs=1e-3
+    )
+    small = build_eval_transform(32)
+    assert small.resize_to == 32 and small(Image.new("L", (8, 8))).shape == (3, 32, 32)
+
+
+def test_decode_size_bounds_smallest_crop():
+    views = build_views("byol", size=224)
+    assert views.decode_size == math.ceil(224 / math.sqrt(0.08))
