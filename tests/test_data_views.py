@@ -1,5 +1,6 @@
 """sslzoo.data view recipes: counts, shapes, dtypes, randomness, and the re-implemented ops."""
 
+import itertools
 import math
 
 import pytest
@@ -8,7 +9,7 @@ import torchvision.transforms.v2.functional as F
 from PIL import Image
 
 from sslzoo.data import IMAGENET_MEAN, IMAGENET_STD, VIEW_RECIPES, build_eval_transform, build_views
-from sslzoo.data.views import GaussianBlur, adjust_hue
+from sslzoo.data.views import ColorJitter, GaussianBlur, View, adjust_hue, apply_color_matrix
 
 
 @pytest.fixture(autouse=True)
@@ -131,3 +132,110 @@ def test_eval_transform():
 def test_decode_size_bounds_smallest_crop():
     views = build_views("byol", size=224)
     assert views.decode_size == math.ceil(224 / math.sqrt(0.08))
+
+
+def _near_grey(seed=0, h=24, w=20):
+    # Colours within 0.1 of mid-grey: no jitter below leaves [0, 1], so torchvision's clamps are no-ops.
+    g = torch.Generator().manual_seed(seed)
+    return 0.5 + 0.1 * (2 * torch.rand(3, h, w, generator=g) - 1)
+
+
+def _fused(x, ops):
+    mean = x.mean((1, 2)).double().numpy()
+    matrix, offset = ColorJitter.compose(
+        ops, torch.eye(3).double().numpy(), torch.zeros(3).double().numpy(), mean
+    )
+    return apply_color_matrix(x, matrix, offset)
+
+
+def test_fused_jitter_equals_torchvision_sequence_without_clamping():
+    tv = {"brightness": F.adjust_brightness, "contrast": F.adjust_contrast, "saturation": F.adjust_saturation}
+    x = _near_grey()
+    g = torch.Generator().manual_seed(1)
+    for order in itertools.permutations(tv):
+        factors = (0.6 + 0.8 * torch.rand(3, generator=g)).tolist()
+        ops = list(zip(order, factors, strict=True))
+        ref = x
+        for name, f in ops:
+            ref = tv[name](ref, f)
+        assert 0 < ref.min() and ref.max() < 1  # the premise: torchvision clamped nothing
+        assert torch.allclose(_fused(x, ops), ref, atol=1e-5)
+
+
+def _hsv_hue(x):
+    """HSV hue in turns (the textbook formula, independent of both implementations)."""
+    maxc, argmax = x.max(0)
+    delta = maxc - x.min(0).values
+    r, g, b = x
+    sixths = torch.stack([((g - b) / delta) % 6, (b - r) / delta + 2, (r - g) / delta + 4])
+    return sixths.gather(0, argmax[None])[0] / 6
+
+
+def test_fused_hue_approximates_hsv_hue():
+    x = _near_grey(seed=2)
+    # A third of a turn is the cyclic channel shift in both colour models: exact on any image.
+    full = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(3))
+    for h in (1 / 3, -1 / 3):
+        assert torch.allclose(_fused(full, [("hue", h)]), F.adjust_hue(full, h), atol=1e-5)
+    # In between, the HSV hue of the result is shifted by h up to the hexagon-vs-circle warp (< 0.01 turn);
+    # saturation and value differ (HSV keeps max and min, the rotation keeps the mean), by < 0.06 here.
+    for h in (-0.1, -0.05, 0.05, 0.1):
+        ours = _fused(x, [("hue", h)])
+        shift = (_hsv_hue(ours) - _hsv_hue(x) - h + 0.5) % 1 - 0.5
+        assert shift.abs().max() < 0.01 and (ours - F.adjust_hue(x, h)).abs().max() < 0.06
+    # Hue rotation keeps greys grey.
+    grey = torch.full((3, 4, 4), 0.3)
+    assert torch.allclose(_fused(grey, [("hue", 0.2)]), grey, atol=1e-6)
+
+
+def test_color_jitter_module_clamps_once_and_stays_in_range():
+    x = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(4))
+    torch.manual_seed(0)
+    out = ColorJitter(0.4, 0.4, 0.2, 0.1)(x)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1 and not torch.equal(out, x)
+    with pytest.raises(ValueError, match="hue must be"):
+        ColorJitter(hue=0.7)
+
+
+def _unnormalise(v, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    return v * torch.tensor(std).view(3, 1, 1) + torch.tensor(mean).view(3, 1, 1)
+
+
+@pytest.mark.parametrize("sigma", [0.4, 1.5])
+def test_fused_view_matches_sequential_torchvision_ops(sigma):
+    # Full-image crop at the image size (an identity resize), no flip, no jitter: the fused matrix/clamp/blur/
+    # solarise/permute/normalise path against torchvision's ops in the papers' order.
+    img = _image(32, 32, seed=5)
+    x = img.float() / 255
+    ref = F.solarize(F.gaussian_blur(x, [23, 23], [sigma, sigma]), 0.5)
+    common = dict(ratio=(1.0, 1.0), flip_p=0.0, blur_p=1.0, sigma=(sigma, sigma), solarize_p=1.0)
+    torch.manual_seed(0)
+    permuted = View(32, (1.0, 1.0), channel_permutation_p=1.0, **common)(img)
+    errors = [(permuted - F.normalize(ref[list(p)], IMAGENET_MEAN, IMAGENET_STD)).abs().max() for p in
+              itertools.permutations(range(3))]  # fmt: skip
+    assert min(errors) < 5e-3
+    grey = View(32, (1.0, 1.0), grayscale_p=1.0, **common)(img)
+    ref_grey = F.solarize(F.gaussian_blur(F.rgb_to_grayscale(x, 3), [23, 23], [sigma, sigma]), 0.5)
+    assert (grey - F.normalize(ref_grey, IMAGENET_MEAN, IMAGENET_STD)).abs().max() < 5e-3
+    plain = View(32, (1.0, 1.0), ratio=(1.0, 1.0), flip_p=0.0)(img)
+    assert torch.allclose(plain, F.normalize(x, IMAGENET_MEAN, IMAGENET_STD), atol=1e-5)
+
+
+def test_view_jitter_uses_the_crop_statistics():
+    # Contrast keeps the grey mean of its input; brightness scales every pixel by one factor in [0.6, 1.4].
+    img = (_near_grey(seed=6, h=32, w=32) * 255).round().to(torch.uint8)
+    x = img.float() / 255
+    grey = torch.tensor([0.2989, 0.587, 0.114]).view(3, 1, 1)
+    for seed in range(4):
+        torch.manual_seed(seed)
+        out = _unnormalise(
+            View(32, (1.0, 1.0), ratio=(1.0, 1.0), flip_p=0.0, jitter=(0, 0.4, 0, 0), jitter_p=1.0)(img)
+        )
+        assert not torch.allclose(out, x, atol=1e-3)
+        assert (out * grey).sum(0).mean() == pytest.approx((x * grey).sum(0).mean().item(), abs=1e-4)
+        torch.manual_seed(seed)
+        out = _unnormalise(
+            View(32, (1.0, 1.0), ratio=(1.0, 1.0), flip_p=0.0, jitter=(0.4, 0, 0, 0), jitter_p=1.0)(img)
+        )
+        ratio = out / x
+        assert 0.6 - 1e-4 <= ratio.mean() <= 1.4 + 1e-4 and (ratio - ratio.mean()).abs().max() < 1e-4

@@ -27,21 +27,26 @@ experiments and of solo-learn's CIFAR recipes: no Gaussian blur (it erases a 32 
 SimClust, crop scale 0.2-1 as in SimSiam's CIFAR recipe. Pass ``small_image=False`` to keep the ImageNet
 defaults, or any field explicitly to override either set.
 
-How it is fast (``benchmarks/data_throughput.py``): the random-resized crop runs on the decoded ``uint8``
-tensor (the only op that touches the full-size image; torch's ``uint8`` antialiased resize is several times
-faster than PIL's), the image is converted to ``float32`` once, right after the crop, and the colour ops
-then run on the small crop without round trips through ``uint8`` (torchvision converts every ``uint8``
-colour op to float internally). Two ops are re-implemented because torchvision's are slow on CPU:
-hue (the same HSV rotation, written with fewer temporaries; equal to ``adjust_hue`` to 1e-6) and the
-Gaussian blur (separable, kernel truncated at 3 sigma instead of a fixed 23 taps; differs from torchvision's
-by < 1e-3 on [0, 1] images). Randomness comes from the global torch RNG only, so that
+How it is fast (``benchmarks/data_throughput.py``; one view, see :class:`View`): the random-resized crop
+runs on the decoded ``uint8`` tensor (the only op that touches the full-size image; torch's ``uint8``
+antialiased resize is several times faster than PIL's); then every colour op up to the blur -- ``/ 255``,
+colour jitter, grey, channel permutation and normalisation -- is affine in RGB, so they are composed on
+3x3 matrices and applied in one matrix product with one clamp; the blur (separable, kernel truncated at
+3 sigma) and the solarisation (``min(x, 1 - x)``) run on the normalised result.
+
+Deviations from torchvision's sequential ops, each documented where it happens and tested in
+``tests/test_data_views.py``: (1) colour jitter clamps once, at the end, not after each of its four ops
+(identical where no intermediate value leaves [0, 1]); (2) the hue jitter is a rotation about the grey axis,
+not HSV's hexagonal hue shift (same hue angle at the primaries, close elsewhere; :func:`adjust_hue` keeps
+the exact HSV op); (3) the blur's kernel has ``2 ceil(3 sigma) + 1`` taps instead of 23 (< 1e-3 apart on
+[0, 1] images). Randomness comes from the global torch RNG only, so that
 :func:`sslzoo.data.create_dataloader` can seed each sample (see there).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -66,10 +71,13 @@ __all__ = [
     "RandomChannelPermutation",
     "SimCLRViews",
     "SimClustViews",
+    "View",
     "ViewRecipe",
     "adjust_hue",
+    "apply_color_matrix",
     "build_eval_transform",
     "build_views",
+    "gaussian_blur",
     "to_uint8_tensor",
 ]
 
@@ -123,11 +131,51 @@ def adjust_hue(image: Tensor, hue_factor: float) -> Tensor:
     return maxc - delta * k
 
 
-class ColorJitter(nn.Module):
-    """Brightness, contrast, saturation and hue jitter in random order (``v2.ColorJitter``'s semantics).
+# torchvision's rgb_to_grayscale weights (ITU-R 601-2 luma), used by its contrast, saturation and grayscale ops.
+_GREY = np.array([0.2989, 0.587, 0.114])
+_TO_GREY = np.outer(np.ones(3), _GREY)
 
-    Runs on float images in [0, 1]; brightness/contrast/saturation use ``torchvision`` functionals,
-    hue uses the faster :func:`adjust_hue`.
+
+def _hue_rotation(hue_factor: float) -> np.ndarray:
+    """Rotation by ``hue_factor`` turns about the grey axis ``(1, 1, 1) / sqrt(3)`` (Rodrigues' formula).
+
+    HSV's hue is the angle around that axis, measured on a hexagon; this rotates on a circle, so it shifts
+    the hue by the same angle at the primaries and secondaries and by up to a few degrees less or more in
+    between, and it keeps the RGB mean where HSV keeps max and min.
+    """
+    theta = 2 * math.pi * hue_factor
+    cos, sin = math.cos(theta), math.sin(theta)
+    cross = np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]]) / math.sqrt(3)
+    return cos * np.eye(3) + sin * cross + (1 - cos) / 3 * np.ones((3, 3))
+
+
+def apply_color_matrix(image: Tensor, matrix: np.ndarray, offset: np.ndarray) -> Tensor:
+    """``matrix @ pixel + offset`` for every pixel of a float ``[3, H, W]`` image, in one pass."""
+    m = torch.from_numpy(np.asarray(matrix, dtype=np.float32))
+    t = torch.from_numpy(np.asarray(offset, dtype=np.float32)).view(3, 1)
+    return torch.addmm(t, m, image.reshape(3, -1)).view(image.shape)
+
+
+class ColorJitter(nn.Module):
+    """Brightness, contrast, saturation and hue jitter in random order, fused into one affine colour map.
+
+    Factors are drawn as in ``v2.ColorJitter`` (uniform in ``[max(0, 1 - b), 1 + b]``, hue in ``[-h, h]``)
+    and the four ops are applied in a random order, but each op is affine in RGB, so their product is one
+    3x3 matrix + offset, applied in one pass with a single clamp to [0, 1] at the end (the idea of NVIDIA
+    DALI's ``ColorTwist``). With ``w`` torchvision's grey weights and ``1`` the all-ones vector:
+
+    - brightness ``f``: ``x -> f x``;
+    - contrast ``f``: ``x -> f x + (1 - f) mean(w . x)``: the image mean is tracked through the map, so it
+      is computed once, on the input;
+    - saturation ``f``: ``x -> (f I + (1 - f) 1 w^T) x``;
+    - hue ``h``: rotation by ``h`` turns about the grey axis (:func:`_hue_rotation`).
+
+    Deviations from ``torchvision`` (tested in ``tests/test_data_views.py``): (1) torchvision clamps to
+    [0, 1] after every op, this clamps once at the end, so the two agree exactly only where no intermediate
+    value leaves [0, 1]; (2) torchvision's hue shift is HSV's (piecewise linear, keeps max and min), this
+    one is a rotation (linear, keeps the RGB mean), equal in hue angle at the primaries and close elsewhere.
+    HSV hue costs ~2 ms on a 224 px crop on one CPU thread, the whole fused map ~0.1 ms; :func:`adjust_hue`
+    keeps the exact HSV op for callers that need it.
     """
 
     def __init__(
@@ -136,51 +184,102 @@ class ColorJitter(nn.Module):
         super().__init__()
         if not 0 <= hue <= 0.5:
             raise ValueError(f"hue must be in [0, 0.5], got {hue}.")
+        if min(brightness, contrast, saturation) < 0:
+            raise ValueError(
+                f"brightness, contrast and saturation must be >= 0, got {brightness}, {contrast}, {saturation}."
+            )
         self.brightness, self.contrast, self.saturation, self.hue = brightness, contrast, saturation, hue
 
-    def forward(self, image: Tensor) -> Tensor:
+    @staticmethod
+    def _factor(strength: float) -> float:
+        return float(torch.empty(1).uniform_(max(0.0, 1 - strength), 1 + strength))
+
+    def draw(self) -> list[tuple[str, float]]:
+        """The ops of one jitter, in random order, with their random factors (hue: in turns)."""
+        ops = []
         for op in torch.randperm(4).tolist():
             if op == 0 and self.brightness > 0:
-                f = float(torch.empty(1).uniform_(max(0.0, 1 - self.brightness), 1 + self.brightness))
-                image = F.adjust_brightness(image, f)
+                ops.append(("brightness", self._factor(self.brightness)))
             elif op == 1 and self.contrast > 0:
-                f = float(torch.empty(1).uniform_(max(0.0, 1 - self.contrast), 1 + self.contrast))
-                image = F.adjust_contrast(image, f)
+                ops.append(("contrast", self._factor(self.contrast)))
             elif op == 2 and self.saturation > 0:
-                f = float(torch.empty(1).uniform_(max(0.0, 1 - self.saturation), 1 + self.saturation))
-                image = F.adjust_saturation(image, f)
+                ops.append(("saturation", self._factor(self.saturation)))
             elif op == 3 and self.hue > 0:
-                image = adjust_hue(image, float(torch.empty(1).uniform_(-self.hue, self.hue)))
+                ops.append(("hue", float(torch.empty(1).uniform_(-self.hue, self.hue))))
+        return ops
+
+    @staticmethod
+    def compose(
+        ops: Sequence[tuple[str, float]], matrix: np.ndarray, offset: np.ndarray, mean_rgb: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Compose ``ops`` (as from :meth:`draw`) after the affine map ``x -> matrix @ x + offset``.
+
+        ``mean_rgb`` is the per-channel mean of the map's input (contrast blends with the grey mean of
+        its own input, which an affine map carries along). Returns the new ``(matrix, offset)``.
+        """
+        for name, f in ops:
+            if name == "brightness":
+                matrix, offset = f * matrix, f * offset
+            elif name == "contrast":
+                grey_mean = _GREY @ (matrix @ mean_rgb + offset)
+                matrix, offset = f * matrix, f * offset + (1 - f) * grey_mean
+            elif name in ("saturation", "hue"):
+                m = f * np.eye(3) + (1 - f) * _TO_GREY if name == "saturation" else _hue_rotation(f)
+                matrix, offset = m @ matrix, m @ offset
+            else:
+                raise ValueError(f"Unknown colour op {name!r}; expected brightness/contrast/saturation/hue.")
+        return matrix, offset
+
+    def sample(
+        self, matrix: np.ndarray, offset: np.ndarray, mean_rgb: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Draw a jitter and compose it after ``x -> matrix @ x + offset`` (see :meth:`compose`)."""
+        return self.compose(self.draw(), matrix, offset, mean_rgb)
+
+    def forward(self, image: Tensor) -> Tensor:
+        """Jitter a float RGB image ``[3, H, W]`` in [0, 1]."""
+        mean = image.mean((1, 2)).double().numpy()
+        matrix, offset = self.sample(np.eye(3), np.zeros(3), mean)
+        return apply_color_matrix(image, matrix, offset).clamp_(0.0, 1.0)
+
+
+def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur of a float ``[C, H, W]`` image, kernel truncated at 3 sigma, reflect padding.
+
+    Differs from ``F.gaussian_blur(image, [23, 23], [sigma, sigma])`` (fixed 23 taps) by < 1e-3 on [0, 1]
+    images. The kernel sums to 1 and the padding reflects, so the blur commutes with per-channel affine maps
+    (e.g. normalisation).
+    """
+    r = min(max(1, math.ceil(3 * sigma)), min(image.shape[-2:]) - 1)
+    if r < 1:
         return image
+    xs = np.arange(-r, r + 1, dtype=np.float64)
+    w = np.exp(-0.5 * (xs / sigma) ** 2)
+    weights = (w / w.sum()).tolist()
+    return _blur_1d(_blur_1d(image, weights, -1), weights, -2)
+
+
+def _blur_1d(x: Tensor, weights: list[float], dim: int) -> Tensor:
+    # Shifted multiply-adds beat conv2d/conv1d (depthwise, 2-4x slower on one CPU thread) at these sizes.
+    r = len(weights) // 2
+    n = x.shape[dim]
+    pad = (r, r, 0, 0) if dim == -1 else (0, 0, r, r)
+    p = torch.nn.functional.pad(x.unsqueeze(0), pad, mode="reflect")[0]
+    out = p.narrow(dim, 0, n) * weights[0]
+    for i in range(1, len(weights)):
+        out.add_(p.narrow(dim, i, n), alpha=weights[i])
+    return out
 
 
 class GaussianBlur(nn.Module):
-    """Gaussian blur with sigma drawn uniformly from ``sigma`` (separable, truncated at 3 sigma, reflect pad)."""
+    """Gaussian blur with sigma drawn uniformly from ``sigma`` (see :func:`gaussian_blur`)."""
 
     def __init__(self, sigma: tuple[float, float] = (0.1, 2.0)):
         super().__init__()
         self.sigma = tuple(sigma)
 
-    @staticmethod
-    def _blur_1d(x: Tensor, weights: list[float], dim: int) -> Tensor:
-        r = len(weights) // 2
-        n = x.shape[dim]
-        pad = (r, r, 0, 0) if dim == -1 else (0, 0, r, r)
-        p = torch.nn.functional.pad(x.unsqueeze(0), pad, mode="reflect")[0]
-        out = p.narrow(dim, 0, n) * weights[0]
-        for i in range(1, len(weights)):
-            out.add_(p.narrow(dim, i, n), alpha=weights[i])
-        return out
-
     def forward(self, image: Tensor) -> Tensor:
-        sigma = float(torch.empty(1).uniform_(self.sigma[0], self.sigma[1]))
-        r = min(max(1, math.ceil(3 * sigma)), min(image.shape[-2:]) - 1)
-        if r < 1:
-            return image
-        xs = torch.arange(-r, r + 1, dtype=torch.float64)
-        w = torch.exp(-0.5 * (xs / sigma) ** 2)
-        weights = (w / w.sum()).tolist()
-        return self._blur_1d(self._blur_1d(image, weights, -1), weights, -2)
+        return gaussian_blur(image, float(torch.empty(1).uniform_(self.sigma[0], self.sigma[1])))
 
 
 class RandomChannelPermutation(nn.Module):
@@ -213,41 +312,78 @@ class _ToFloat(nn.Module):
         return image.to(torch.float32).div_(255.0)
 
 
-def _maybe(p: float, t: nn.Module) -> list[nn.Module]:
-    if p <= 0:
-        return []
-    return [t] if p >= 1 else [v2.RandomApply([t], p=p)]
+class View(nn.Module):
+    """One augmented view of an RGB ``uint8`` image ``[3, H, W]``, as a normalised ``float32`` tensor.
+
+    The ops, in the order of the papers: random-resized crop, horizontal flip (p), colour jitter (p), grey
+    (p), Gaussian blur (p), solarisation (p), channel permutation (p), normalisation. Every colour op up
+    to the blur is affine (:class:`ColorJitter`; grey is ``1 w^T``, a channel permutation a permutation
+    matrix, ``/ 255`` and normalisation diagonal), so they are composed on 3x3 matrices and applied to the
+    crop in one matrix product, followed by one clamp (to the normalised image of [0, 1]). The blur and the
+    solarisation then run on the normalised image: the blur commutes with per-channel affine maps, and
+    solarisation (``x >= 0.5 -> 1 - x``) is ``min(x, 1 - x)``, which becomes ``min(y, (1 - 2 mean) / std - y)``
+    after normalisation. A channel permutation commutes with the clamp, the blur and the solarisation, so
+    it joins the colour matrix.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        scale: tuple[float, float],
+        *,
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        flip_p: float = 0.5,
+        jitter: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
+        jitter_p: float = 0.0,
+        grayscale_p: float = 0.0,
+        blur_p: float = 0.0,
+        sigma: tuple[float, float] = (0.1, 2.0),
+        solarize_p: float = 0.0,
+        channel_permutation_p: float = 0.0,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+    ):
+        super().__init__()
+        self.size = size
+        self.crop = v2.RandomResizedCrop(size, scale=tuple(scale), ratio=tuple(ratio), antialias=True)
+        self.jitter = ColorJitter(*jitter) if any(jitter) else None
+        self.blur = GaussianBlur(sigma)
+        jitter_p = jitter_p if self.jitter else 0.0
+        self.p = (flip_p, jitter_p, grayscale_p, blur_p, solarize_p, channel_permutation_p)
+        mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+        self._scale, self._shift = 1 / std, -mean / std
+        self._low, self._high = (-mean / std).tolist(), ((1 - mean) / std).tolist()
+        self._fold = ((1 - 2 * mean) / std).tolist()  # solarisation's 1 - x, normalised
+
+    def forward(self, image: Tensor) -> Tensor:
+        flip, jitter, grey, blur, solarize, permute = (
+            u < p for u, p in zip(torch.rand(6).tolist(), self.p, strict=True)
+        )
+        # The crop is the only op on the full image: on uint8 (torch's antialiased uint8 resize).
+        x = F.resized_crop(image, **self.crop.make_params([image]), size=[self.size] * 2, antialias=True)
+        x = (x.flip(-1) if flip else x).to(torch.float32)
+        matrix, offset = np.eye(3) / 255.0, np.zeros(3)
+        if jitter:
+            matrix, offset = self.jitter.sample(matrix, offset, x.mean((1, 2)).double().numpy())
+        if grey:
+            matrix, offset = _TO_GREY @ matrix, _TO_GREY @ offset
+        if permute:
+            order = torch.randperm(3).tolist()
+            matrix, offset = matrix[order], offset[order]
+        out = apply_color_matrix(x, self._scale[:, None] * matrix, self._scale * offset + self._shift)
+        for c in range(3):  # per channel: a scalar clamp is several times faster than a broadcast one
+            out[c].clamp_(self._low[c], self._high[c])
+        if blur:
+            out = self.blur(out)
+        if solarize:
+            for c in range(3):
+                torch.minimum(out[c], out[c].neg().add_(self._fold[c]), out=out[c])
+        return out
 
 
-def make_view(
-    size: int,
-    scale: tuple[float, float],
-    *,
-    ratio: tuple[float, float] = (3 / 4, 4 / 3),
-    flip_p: float = 0.5,
-    jitter: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
-    jitter_p: float = 0.0,
-    grayscale_p: float = 0.0,
-    blur_p: float = 0.0,
-    sigma: tuple[float, float] = (0.1, 2.0),
-    solarize_p: float = 0.0,
-    channel_permutation_p: float = 0.0,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-) -> v2.Compose:
-    """One view's pipeline on an RGB ``uint8`` tensor: crop, flip, colour, grey, blur, solarise, normalise."""
-    ops: list[Callable] = [
-        v2.RandomResizedCrop(size, scale=tuple(scale), ratio=tuple(ratio), antialias=True),
-        *_maybe(flip_p, v2.RandomHorizontalFlip(p=1.0)),
-        _ToFloat(),
-        *(_maybe(jitter_p, ColorJitter(*jitter)) if any(jitter) else []),
-        *_maybe(grayscale_p, v2.Grayscale(num_output_channels=3)),
-        *_maybe(blur_p, GaussianBlur(sigma)),
-        *_maybe(solarize_p, v2.RandomSolarize(threshold=0.5, p=1.0)),
-        *_maybe(channel_permutation_p, RandomChannelPermutation(p=1.0)),
-        Normalize(mean, std),
-    ]
-    return v2.Compose(ops)
+def make_view(size: int, scale: tuple[float, float], **kwargs: Any) -> View:
+    """One view's pipeline (see :class:`View`)."""
+    return View(size, scale, **kwargs)
 
 
 @dataclass
@@ -263,7 +399,7 @@ class ViewRecipe:
     def __post_init__(self) -> None:
         self._views = self.views()
 
-    def views(self) -> list[v2.Compose]:
+    def views(self) -> list[View]:
         raise NotImplementedError
 
     @property
@@ -298,7 +434,7 @@ class SimCLRViews(ViewRecipe):
     sigma: tuple[float, float] = (0.1, 2.0)
     n_views: int = 2
 
-    def views(self) -> list[v2.Compose]:
+    def views(self) -> list[View]:
         s = self.s
         return [
             make_view(
@@ -325,7 +461,7 @@ class BYOLViews(ViewRecipe):
     solarize_p: tuple[float, float] = (0.0, 0.2)
     channel_permutation_p: float = 0.0
 
-    def views(self) -> list[v2.Compose]:
+    def views(self) -> list[View]:
         return [
             make_view(
                 self.size, (self.min_scale, 1.0), jitter=tuple(self.jitter), jitter_p=self.jitter_p,
@@ -371,8 +507,8 @@ class MultiCropViews(ViewRecipe):
     def _local_size(self) -> int:
         return self.local_size or max(1, round(self.size * 96 / 224))
 
-    def views(self) -> list[v2.Compose]:
-        def view(size: int, scale: tuple[float, float], i: int) -> v2.Compose:
+    def views(self) -> list[View]:
+        def view(size: int, scale: tuple[float, float], i: int) -> View:
             return make_view(
                 size, scale, jitter=tuple(self.jitter), jitter_p=self.jitter_p, grayscale_p=self.grayscale_p,
                 blur_p=self.blur_p[i], sigma=self.sigma, solarize_p=self.solarize_p[i],
@@ -392,7 +528,7 @@ class LinearProbeViews(ViewRecipe):
 
     min_scale: float = 0.08
 
-    def views(self) -> list[v2.Compose]:
+    def views(self) -> list[View]:
         return [make_view(self.size, (self.min_scale, 1.0), mean=self.mean, std=self.std)]
 
 
