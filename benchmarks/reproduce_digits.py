@@ -38,29 +38,40 @@ RESULTS = ROOT / "benchmarks" / "results" / "reproduce_digits.json"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--methods", nargs="+", default=["simclust", "simsiam", "byol"])
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=["simclust", "simclust_sim_only=simclust", "simsiam", "byol"],
+        help="methods, or LABEL=METHOD for a labelled variant (its --hparam keys use LABEL)",
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--arch", default="resnet18_cifar")
-    p.add_argument("--image-size", type=int, default=16, help="digits are 8x8; upsampled like the prototype")
+    p.add_argument(
+        "--image-size", type=int, default=32, help="digits are 8x8; upsampled as in the default job"
+    )
     p.add_argument("--batch-size", type=int, default=128, help="global batch, the same for every method")
-    p.add_argument("--epochs", type=int, default=10, help="pretraining epochs, the same for every method")
+    p.add_argument("--epochs", type=int, default=3, help="pretraining epochs, the same for every method")
     p.add_argument("--views", default="byol", help="one view recipe for every method (sslzoo.data)")
-    p.add_argument("--optimizer", default="lars")
-    p.add_argument("--base-lr", type=float, default=0.3, help="scaled by batch/256 (the recipe's rule)")
-    p.add_argument("--weight-decay", type=float, default=1e-5)
-    p.add_argument("--warmup-epochs", type=float, default=1.0)
+    p.add_argument("--optimizer", default="sgd")
+    p.add_argument("--base-lr", type=float, default=0.1, help="scaled by batch/256 (the recipe's rule)")
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--warmup-epochs", type=float, default=0.5)
     p.add_argument(
         "--simclust-ramp",
         type=float,
         nargs=2,
-        default=[0.5, 0.6],
+        default=[0.625, 0.875],
         metavar=("START", "END"),
         help="SimClust's similarity -> clustering ramp as fractions of --epochs",
     )
     p.add_argument(
         "--hparam",
         action="append",
-        default=[],
+        default=[
+            "simclust.proj_last_bn=false",
+            "simclust_sim_only.proj_last_bn=false",
+            "simclust_sim_only.ramp_epochs=[1000, 1001]",
+        ],
         metavar="METHOD.KEY=VALUE",
         help="extra method hyper-parameter, e.g. simclust.tau_teacher=0.05 (repeatable)",
     )
@@ -73,10 +84,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def pretrain(args: argparse.Namespace, method: str, seed: int, run_dir: Path) -> dict[str, Any]:
-    """One ``recipes/pretrain.py`` run; returns its ``metrics.json``."""
+def pretrain(args: argparse.Namespace, spec: str, seed: int, run_dir: Path) -> dict[str, Any]:
+    """One ``recipes/pretrain.py`` run of ``spec`` (``METHOD`` or ``LABEL=METHOD``); returns its ``metrics.json``."""
+    label, _, method = spec.rpartition("=")
+    label = label or method
     overrides = {
-        "name": f"reproduce_digits_{method}_s{seed}",
+        "name": f"reproduce_digits_{label}_s{seed}",
         "seed": seed,
         "output-dir": str(run_dir),
         "model.method": method,
@@ -106,7 +119,7 @@ def pretrain(args: argparse.Namespace, method: str, seed: int, run_dir: Path) ->
         m, _, name = key.partition(".")
         if not name or not value:
             raise SystemExit(f"--hparam expects METHOD.KEY=VALUE, got {item!r}")
-        if m == method:
+        if m == label:
             overrides[f"model.hparams.{name}"] = value
     cmd = [sys.executable, str(ROOT / "recipes" / "pretrain.py")]
     for key, value in overrides.items():
@@ -164,11 +177,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         enc = sslzoo.create_model(f"{args.arch}_{args.methods[0]}")  # same arch, untrained
         runs["random init"].append({"seed": seed, **evaluate(enc, loaders, args, seed)})
     n_runs = len(args.methods) * len(args.seeds)
-    for i, (method, seed) in enumerate((m, s) for m in args.methods for s in args.seeds):
+    for i, (spec, seed) in enumerate((m, s) for m in args.methods for s in args.seeds):
         t0 = time.perf_counter()
+        label, _, base_method = spec.rpartition("=")
+        method = label or base_method
         run_dir = work / f"{method}_s{seed}"
-        metrics = pretrain(args, method, seed, run_dir)
-        enc = sslzoo.create_model(f"{args.arch}_{method}", pretrained=str(run_dir))
+        metrics = pretrain(args, spec, seed, run_dir)
+        enc = sslzoo.create_model(f"{args.arch}_{base_method}", pretrained=str(run_dir))
         res = {
             "seed": seed,
             **evaluate(enc, loaders, args, seed),

@@ -57,14 +57,14 @@ class DataConfig:
     source: str = "digits"
     """A ``sslzoo.data.load_source`` string: ``digits``, a Hub data set name, a local folder or parquet file."""
     train_split: str = "train"
-    image_size: int = 16
+    image_size: int = 32
     views: str | None = None
     """View recipe for ``sslzoo.data.build_views``; ``null`` uses the method's default (``method_defaults``)."""
     view_params: dict[str, Any] = field(default_factory=lambda: {"min_scale": 0.4})
     """Extra keyword arguments for ``build_views``; the default's larger minimum crop keeps 8x8 digits legible."""
     source_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for ``load_source``."""
-    batch_size: int = 64
+    batch_size: int = 128
     """Global batch per optimizer step: processes x per-process batch x gradient-accumulation steps."""
     num_workers: int = 0
     """DataLoader workers per process. Exact resume is only guaranteed with 0 (augmentation RNG in-process)."""
@@ -76,7 +76,9 @@ class ModelConfig:
 
     method: str = "simclust"
     arch: str = "resnet18_cifar"
-    hparams: dict[str, Any] = field(default_factory=lambda: {"ramp_epochs": [1.5, 2.5]})
+    hparams: dict[str, Any] = field(
+        default_factory=lambda: {"ramp_epochs": [2.5, 3.5], "proj_last_bn": False}
+    )
     """Overrides of ``sslzoo.methods.method_defaults(method, arch)``; the saved config holds the merged set."""
     sync_batchnorm: bool | None = None
     """Global-batch BatchNorm; ``null`` = automatic (on when several processes run)."""
@@ -87,12 +89,12 @@ class ModelConfig:
 class OptimConfig:
     """Optimizer and learning-rate schedule (see :mod:`sslzoo.optim`)."""
 
-    name: str = "lars"
+    name: str = "sgd"
     """One of ``lars``, ``sgd``, ``adamw``."""
-    base_lr: float = 1.0
+    base_lr: float = 0.1
     lr_scaling: str = "linear"
     """``linear``: lr = base_lr x batch_size / 256 (Goyal et al. 2017); ``none``: lr = base_lr."""
-    weight_decay: float = 1e-5
+    weight_decay: float = 5e-4
     momentum: float = 0.9
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
@@ -103,7 +105,7 @@ class OptimConfig:
     """Biases and normalisation parameters get no weight decay and no LARS adaptation."""
     schedule: str = "cosine"
     """``cosine`` (with linear warm-up) or ``constant`` (with linear warm-up)."""
-    warmup_epochs: float = 0.3
+    warmup_epochs: float = 0.5
     min_lr_ratio: float = 0.0
     """Final learning rate as a fraction of the peak learning rate."""
 
@@ -112,7 +114,7 @@ class OptimConfig:
 class TrainConfig:
     """The loop: length, precision, accumulation, clipping, checkpoints and logging."""
 
-    epochs: int = 3
+    epochs: int = 4
     max_steps: int | None = None
     """Stop (with a checkpoint) after this many optimizer steps in total; schedules still follow ``epochs``."""
     grad_accum_steps: int = 1
@@ -139,7 +141,7 @@ class TrainConfig:
 class KnnConfig:
     """The weighted kNN monitor (Wu et al. 2018): top-1 on ``test_split`` with ``train_split`` as memory bank."""
 
-    every: int = 1
+    every: int = 0
     """Epochs between kNN evaluations during training; 0 = only before and after training."""
     k: int = 20
     temperature: float = 0.07
@@ -154,8 +156,8 @@ class PretrainConfig:
     """Everything one pretraining run needs.
 
     The defaults are the embedded default job (``python recipes/pretrain.py`` with no arguments, also
-    ``recipes/configs/resnet18_cifar_simclust_digits.yaml``): SimClust on ``digits`` at 16 px with the
-    small-image ResNet-18, batch 64, 3 epochs, LARS, on CPU. Config files start from these defaults, so the
+    ``recipes/configs/resnet18_cifar_simclust_digits.yaml``): SimClust on ``digits`` at 32 px with the
+    small-image ResNet-18, batch 128, 4 epochs, SGD, on CPU. Config files start from these defaults, so the
     shipped ones set every key that matters for their recipe.
     """
 

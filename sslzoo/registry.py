@@ -103,7 +103,10 @@ class ModelEntry:
         config = self.recipe_config
         if tag is not None and self.tags[tag].recipe_config:
             config = self.tags[tag].recipe_config
-        return f"accelerate launch recipes/pretrain.py --config {config}"
+        command = f"accelerate launch recipes/pretrain.py --config {config}"
+        if (self.arch, self.method) not in _PAPER_CONFIGS and self.arch != _CONFIG_ARCH:
+            command += f" --model.arch {self.arch}"
+        return command
 
 
 _ENTRIES: dict[str, ModelEntry] = {}
@@ -172,13 +175,18 @@ def list_pretrained(pattern: str = "*") -> list[str]:
     return sorted(names)
 
 
+# Recipe configs that train an arch other than resnet18_cifar; every other entry uses its method's CIFAR-10
+# config with the arch overridden on the command line.
+_PAPER_CONFIGS = {
+    ("resnet50", "simclust"): "resnet50_simclust_in1k.yaml",
+    ("resnet18", "simclust"): "resnet18_simclust_imagenette.yaml",
+}
+_CONFIG_ARCH = "resnet18_cifar"
+
+
 def _recipe_config(arch: str, method: str) -> str:
-    special = {
-        ("resnet50", "simclust"): "resnet50_simclust_in1k.yaml",
-        ("resnet18", "simclust"): "resnet18_simclust_imagenette.yaml",
-        ("resnet18_cifar", "simclust"): "resnet18_cifar_simclust_cifar10.yaml",
-    }
-    return "recipes/configs/" + special.get((arch, method), f"{method}.yaml")
+    name = _PAPER_CONFIGS.get((arch, method), f"{_CONFIG_ARCH}_{method}_cifar10.yaml")
+    return "recipes/configs/" + name
 
 
 def _default_tags(arch: str, method: str) -> dict[str, PretrainedTag]:
@@ -197,7 +205,7 @@ def _default_tags(arch: str, method: str) -> dict[str, PretrainedTag]:
         "resnet18": {
             "imagenette": tag("imagenette", "frgfm/imagenette", "resnet18_simclust_imagenette.yaml")
         },
-        "resnet18_cifar": {"digits": tag("digits", "digits", "digits_simclust.yaml")},
+        "resnet18_cifar": {"digits": tag("digits", "digits", "resnet18_cifar_simclust_digits.yaml")},
     }.get(arch, {})
 
 

@@ -30,7 +30,7 @@ def test_defaults_without_arguments():
 def test_dotted_and_flat_overrides_are_typed():
     cfg, _ = parse_cli(
         [
-            "--optim.base_lr", "0.1",
+            "--optim.base_lr", "0.3",
             "--train.epochs=7",
             "--output-dir", "runs/x",
             "--model.hparams.tau_teacher", "0.05",
@@ -41,10 +41,15 @@ def test_dotted_and_flat_overrides_are_typed():
             "--model.sync_batchnorm", "true",
         ]
     )  # fmt: skip
-    assert cfg.optim.base_lr == 0.1 and isinstance(cfg.optim.base_lr, float)
+    assert cfg.optim.base_lr == 0.3 and isinstance(cfg.optim.base_lr, float)
     assert cfg.train.epochs == 7 and isinstance(cfg.train.epochs, int)
     assert cfg.output_dir == "runs/x"
-    assert cfg.model.hparams == {"ramp_epochs": [1.5, 2.5], "tau_teacher": 0.05, "scale_epochs": [1, 2]}
+    assert cfg.model.hparams == {
+        "ramp_epochs": [2.5, 3.5],
+        "proj_last_bn": False,
+        "tau_teacher": 0.05,
+        "scale_epochs": [1, 2],
+    }
     assert cfg.optim.betas == [0.8, 0.95]
     assert cfg.train.clip_grad_norm is None
     assert cfg.name == "1e3"  # strings stay verbatim

@@ -1,5 +1,7 @@
 """The registry builds what it lists: every name, with the shapes timm promises."""
 
+from pathlib import Path
+
 import pytest
 import timm
 import torch
@@ -7,6 +9,8 @@ import torch
 import sslzoo
 from sslzoo.backbones import ARCHS
 from sslzoo.registry import METHOD_NAMES, ModelEntry, get_entry, register_entry
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _input_for(arch: str, batch: int = 2) -> torch.Tensor:
@@ -40,7 +44,19 @@ def test_every_name_resolves_to_its_arch_and_method():
         assert tag is None
         assert name == f"{entry.arch}_{entry.method}"
         assert entry.arch in ARCHS and entry.method in METHOD_NAMES
-        assert entry.recipe_config.startswith("recipes/configs/") and entry.recipe_config.endswith(".yaml")
+        assert (REPO / entry.recipe_config).is_file(), entry.recipe_config
+        for tag in entry.tags.values():
+            assert tag.recipe_config is None or (REPO / tag.recipe_config).is_file(), tag.recipe_config
+
+
+def test_train_command_overrides_the_arch_of_a_shared_config():
+    entry, _ = get_entry("resnet50_byol")
+    assert entry.train_command() == (
+        "accelerate launch recipes/pretrain.py --config recipes/configs/resnet18_cifar_byol_cifar10.yaml"
+        " --model.arch resnet50"
+    )
+    entry, _ = get_entry("resnet50_simclust")
+    assert entry.train_command("in1k").endswith("--config recipes/configs/resnet50_simclust_in1k.yaml")
 
 
 @pytest.mark.parametrize("name", ["resnet18_cifar_byol", "resnet50_dino"])
