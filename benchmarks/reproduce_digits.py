@@ -80,6 +80,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--linear-epochs", type=int, default=100)
     p.add_argument("--linear-lr", type=float, default=0.1)
     p.add_argument("--work-dir", default=None, help="where runs go (default: a temporary folder, deleted)")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --work-dir: evaluate finished runs found there instead of pretraining them again",
+    )
     p.add_argument("--out", default=str(RESULTS))
     return p.parse_args(argv)
 
@@ -182,7 +187,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         label, _, base_method = spec.rpartition("=")
         method = label or base_method
         run_dir = work / f"{method}_s{seed}"
-        metrics = pretrain(args, spec, seed, run_dir)
+        if args.reuse and (run_dir / "metrics.json").is_file():
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+        else:
+            metrics = pretrain(args, spec, seed, run_dir)
         enc = sslzoo.create_model(f"{args.arch}_{base_method}", pretrained=str(run_dir))
         res = {
             "seed": seed,

@@ -432,4 +432,9 @@ def parse_cli(argv: list[str], base: PretrainConfig | None = None) -> tuple[Pret
         else:
             overrides[key.replace("-", "_")] = value
     cfg = load_config(config_path) if config_path else (base or PretrainConfig())
+    method = overrides.get("model.method")
+    if method is not None and method != cfg.model.method:
+        # The base's hparams tune the base's method (the default job's are SimClust's); another method
+        # starts from its own method_defaults, plus whatever --model.hparams.* overrides follow.
+        cfg.model.hparams = {}
     return apply_overrides(cfg, overrides, from_text=True), overrides

@@ -56,6 +56,15 @@ def test_dotted_and_flat_overrides_are_typed():
     assert cfg.model.sync_batchnorm is True
 
 
+def test_switching_method_drops_the_base_methods_hparams():
+    cfg, _ = parse_cli(["--model.method", "simsiam"])
+    assert cfg.model.method == "simsiam" and cfg.model.hparams == {}
+    cfg, _ = parse_cli(["--model.method", "byol", "--model.hparams.base_momentum", "0.9"])
+    assert cfg.model.hparams == {"base_momentum": 0.9}
+    cfg, _ = parse_cli(["--model.method", "simclust", "--model.hparams.tau_teacher", "0.05"])
+    assert cfg.model.hparams == {"ramp_epochs": [2.5, 3.5], "proj_last_bn": False, "tau_teacher": 0.05}
+
+
 def test_resume_flag_alone_means_latest():
     cfg, _ = parse_cli(["--resume", "--train.epochs", "2"])
     assert cfg.resume == "latest" and cfg.train.epochs == 2
