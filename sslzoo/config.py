@@ -436,5 +436,6 @@ def parse_cli(argv: list[str], base: PretrainConfig | None = None) -> tuple[Pret
     if method is not None and method != cfg.model.method:
         # The base's hparams tune the base's method (the default job's are SimClust's); another method
         # starts from its own method_defaults, plus whatever --model.hparams.* overrides follow.
-        cfg.model.hparams = {}
+        # A copy, so the caller's base config is left untouched.
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, hparams={}))
     return apply_overrides(cfg, overrides, from_text=True), overrides
