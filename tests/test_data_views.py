@@ -2,14 +2,29 @@
 
 import itertools
 import math
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 import torch
+import torchvision.transforms.v2 as v2
 import torchvision.transforms.v2.functional as F
 from PIL import Image
 
 from sslzoo.data import IMAGENET_MEAN, IMAGENET_STD, VIEW_RECIPES, build_eval_transform, build_views
-from sslzoo.data.views import ColorJitter, GaussianBlur, View, adjust_hue, apply_color_matrix
+from sslzoo.data.views import (
+    _WORKSPACE,
+    ColorJitter,
+    GaussianBlur,
+    View,
+    _hue_rotation,
+    _hue_rotation_rows,
+    _Workspace,
+    adjust_hue,
+    apply_color_matrix,
+    gaussian_blur,
+    sample_crop_box,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -239,3 +254,72 @@ def test_view_jitter_uses_the_crop_statistics():
         )
         ratio = out / x
         assert 0.6 - 1e-4 <= ratio.mean() <= 1.4 + 1e-4 and (ratio - ratio.mean()).abs().max() < 1e-4
+
+
+def test_crop_box_respects_scale_ratio_and_bounds():
+    g = torch.Generator().manual_seed(0)
+    scale, ratio = (0.08, 1.0), (3 / 4, 4 / 3)
+    for height, width in ((375, 500), (32, 32), (8, 300)):
+        for _ in range(200):
+            top, left, h, w = sample_crop_box(
+                height, width, scale, ratio, torch.rand(22, generator=g).tolist()
+            )
+            assert 0 <= top <= height - h and 0 <= left <= width - w and h > 0 and w > 0
+            if (h, w) != (height, width) and min(height, width) >= 32:  # not the fallback; rounding: 1 px
+                assert scale[0] - 0.02 <= h * w / (height * width) <= scale[1] + 0.02
+                assert ratio[0] * (1 - 0.05) <= w / h <= ratio[1] * (1 + 0.05)
+    # Extreme uniforms stay inside the image.
+    assert sample_crop_box(10, 10, (1.0, 1.0), (1.0, 1.0), [0.999999] * 22) == (0, 0, 10, 10)
+    # No attempt can fit (an area larger than the image): torchvision's fallback, the centre crop clipped
+    # to the ratio range.
+    for height, width, ratio in ((100, 400, (3 / 4, 4 / 3)), (400, 100, (3 / 4, 4 / 3)), (90, 100, (0.5, 2))):
+        box = sample_crop_box(height, width, (2.0, 3.0), ratio, torch.rand(22, generator=g).tolist())
+        ref = v2.RandomResizedCrop(8, scale=(2.0, 3.0), ratio=ratio).make_params(
+            [torch.zeros(3, height, width)]
+        )
+        assert box == (ref["top"], ref["left"], ref["height"], ref["width"])
+
+
+def test_views_do_not_alias_scratch_buffers():
+    # Views are built in per-thread scratch buffers; what a call returns must survive the next calls.
+    views = build_views("byol", size=48, small_image=False)  # blur on view 1: the buffered path
+    img = _image(64, 64)
+    torch.manual_seed(0)
+    first = views(img)
+    kept = [v.clone() for v in first]
+    for seed in range(5):
+        torch.manual_seed(seed + 1)
+        views(img)
+        gaussian_blur(torch.rand(3, 48, 48), 1.5)
+    assert all(torch.equal(a, b) for a, b in zip(first, kept, strict=True))
+    x = torch.rand(3, 30, 40)
+    a = gaussian_blur(x, 1.0)
+    b = gaussian_blur(x.flip(-1), 1.0)
+    assert torch.equal(a, gaussian_blur(x, 1.0)) and not torch.equal(a, b)
+
+
+def test_views_are_thread_safe():
+    # Deterministic views (full crop, fixed sigma, no coin flips) through the buffered blur, in 4 threads at
+    # once with sigmas of one blur radius (one shape of scratch buffers): each thread has its own buffers, so
+    # results equal sequential ones.
+    images = [_image(60, 50, seed=s) for s in range(16)]
+
+    def run(i):
+        view = View(40, (1.0, 1.0), ratio=(1.0, 1.0), flip_p=0.0, blur_p=1.0, sigma=(1.05 + 0.09 * i,) * 2)
+        return [view(img) for img in images]
+
+    expected = [run(i) for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(run, range(4)))
+    assert all(
+        torch.equal(a, b) for e, g in zip(expected, got, strict=True) for a, b in zip(e, g, strict=True)
+    )
+    assert not torch.equal(expected[0][0], expected[3][0])
+
+
+def test_hue_rotation_rows_and_plan_cache_bound():
+    for h in (-0.5, -0.1, 0.0, 0.07, 0.33):
+        assert np.allclose(np.array(_hue_rotation_rows(h)), _hue_rotation(h), atol=1e-12)
+    for size in range(10, 10 + 2 * _Workspace.MAX_PLANS):
+        gaussian_blur(torch.rand(3, size, size), 1.0)
+    assert len(_WORKSPACE.plans) <= _Workspace.MAX_PLANS

@@ -1,14 +1,9 @@
 """extract_features under torchrun (2 CPU processes, gloo): gathered, duplicates from padding dropped."""
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from _torchrun import run_torchrun
 
 WORKER = r"""
 import json, sys
@@ -41,37 +36,13 @@ torch.distributed.destroy_process_group()
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:  # torchrun's --master_port 0 hangs here
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_process_extraction_equals_single_process(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     out = tmp_path / "out.json"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    cmd += ["--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(script), str(out)]
-    # Own session, so a hang can be ended for the workers too, not only for torchrun.
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=Path(__file__).resolve().parents[1],
-        start_new_session=True,
-    )
-    try:
-        _, stderr = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail("torchrun with 2 processes did not finish in 240 s")
-    assert proc.returncode == 0, stderr[-3000:]
+    proc = run_torchrun(script, out, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(out.read_text())
     assert res["world"] == 2
     assert res["rows"] == 23  # not 24: the sampler's padding duplicate is dropped

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import timm
+from _torchrun import free_port
 
 from sslzoo import hub
 
@@ -32,12 +32,6 @@ if shutil.which("git") is None:
 
 ROOT = Path(__file__).resolve().parents[1]
 ORG, REPO = "sslzoo-test", "test_resnet_simclust.olah"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -62,7 +56,7 @@ def server(tmp_path_factory):
     _git(repo_dir, "commit", "-q", "-m", "weights")
     commit = _git(repo_dir, "rev-parse", "HEAD").strip()
 
-    port, dead = _free_port(), _free_port()
+    port, dead = free_port(), free_port()
     config = tmp / "olah.toml"
     config.write_text(
         textwrap.dedent(

@@ -7,13 +7,10 @@ To cover a new method add one line to CASES (hparams keep the heads tiny so the 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from _torchrun import run_torchrun
 
 WORKER = Path(__file__).parent / "dist" / "equivalence_worker.py"
 TINY = {"proj_hidden_dim": 32, "proj_dim": 16, "pred_hidden_dim": 24}
@@ -95,25 +92,7 @@ def report(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("dist")
     cases = {name: {**DEFAULTS, **case} for name, case in CASES.items()}
     (tmp / "cases.json").write_text(json.dumps(cases))
-    with socket.socket() as sock:  # a free port (torchrun's port 0 is not reliable here)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        str(port),
-        str(WORKER),
-        "--cases",
-        str(tmp / "cases.json"),
-        "--out",
-        str(tmp / "out.json"),
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    proc = run_torchrun(WORKER, "--cases", tmp / "cases.json", "--out", tmp / "out.json", timeout=300)
     assert proc.returncode == 0, f"torchrun failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     return json.loads((tmp / "out.json").read_text())
 

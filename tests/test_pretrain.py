@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _torchrun import run_torchrun
 from safetensors.torch import load_file
 
 import sslzoo
@@ -208,11 +209,7 @@ def test_torchrun_two_processes_agree_with_one(tiny_source, tmp_path):
     common = ["--knn.enabled", "false", "--train.max_steps", "3", "--optim.warmup_epochs", "0"]
     one, two = tmp_path / "one", tmp_path / "two"
     recipe.main(_args(tiny_source, one, *common))
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(SCRIPT), *_args(tiny_source, two, *common)],
-        env=_env(), capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    proc = run_torchrun(SCRIPT, *_args(tiny_source, two, *common), env=_env(), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = _losses(one), _losses(two)
     assert sorted(b) == [1, 2, 3]
