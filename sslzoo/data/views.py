@@ -34,8 +34,8 @@ colour jitter, grey, channel permutation and normalisation -- is affine in RGB, 
 3x3 matrices (Python floats) and applied in one matrix product with one clamp; the blur (separable, kernel
 truncated at 3 sigma, shifted multiply-adds over reused padded buffers) and the solarisation
 (``min(x, 1 - x)``) run on the normalised result. A view draws all its random numbers in one call and
-writes its intermediates into per-thread scratch buffers: at 224 px, Python overhead and writes into fresh
-memory were a third of the time of a view.
+writes its intermediates into per-thread scratch buffers: at 224 px that took a quarter off the time of a
+BYOL view pair, half off at 32 px (``tests/test_data_views.py`` checks the buffers never leak into results).
 
 Deviations from torchvision's sequential ops, each documented where it happens and tested in
 ``tests/test_data_views.py``: (1) colour jitter clamps once, at the end, not after each of its four ops
@@ -307,9 +307,9 @@ class _BlurPlan:
 
     The image goes into :attr:`image` (the middle rows of a row-padded buffer); :meth:`run` reflects the
     edges, runs the vertical pass into the middle columns of a column-padded buffer, then the horizontal pass
-    into a new tensor. Writing into buffers the previous call wrote (still in cache) and reusing the shifted
-    views halves the cost of the blur's ~16 multiply-adds per view on one CPU thread (a 3x224x224 multiply:
-    0.017 ms into a warm buffer, 0.031 ms into a fresh one; a ``narrow`` costs ~2 us).
+    into a new tensor. Against ``F.pad`` + shifted multiply-adds this saves the two reflect pads (~0.035 ms each
+    at 224 px on one CPU thread), the copy of the image into the first one (a view's colour map writes straight
+    into :attr:`image`) and a ``narrow`` per tap (~2 us); the ~16 multiply-adds themselves are unchanged.
     """
 
     def __init__(self, channels: int, height: int, width: int, r: int):
@@ -498,8 +498,8 @@ class View(nn.Module):
     it joins the colour matrix.
 
     Each call draws all its random numbers in one ``torch.rand`` call and writes its intermediates into
-    per-thread scratch buffers (:class:`_Workspace`): at 224 px, Python overhead and fresh allocations were a
-    third of the cost of a view.
+    per-thread scratch buffers (:class:`_Workspace`): Python overhead, ``pad`` and fresh allocations were about
+    a quarter of the cost of a 224 px view.
     """
 
     # Uniforms per call: 6 coin flips, the crop box, the jitter, the blur's sigma, the channel order.
@@ -535,14 +535,14 @@ class View(nn.Module):
         jitter_p = jitter_p if self.jitter else 0.0
         self.p = (flip_p, jitter_p, grayscale_p, blur_p, solarize_p, channel_permutation_p)
         mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
-        self._scale, self._shift = (1 / std).tolist(), torch.tensor(-mean / std, dtype=torch.float32)
+        self._scale, self._shift = (1 / std).tolist(), (-mean / std).tolist()
         self._from_uint8: Affine = [[1 / 255 if j == i else 0.0 for j in range(4)] for i in range(3)]
         self._low, self._high = (-mean / std).tolist(), ((1 - mean) / std).tolist()
         self._fold = ((1 - 2 * mean) / std).tolist()  # solarisation's 1 - x, normalised
 
     def forward(self, image: Tensor) -> Tensor:
         u = torch.rand(self._NUM_UNIFORMS).tolist()
-        flip, jitter, grey, blur, solarize, permute = (u[i] < p for i, p in enumerate(self.p))
+        flip, jitter, grey, blur, solarize, permute = (u[self._COINS + i] < p for i, p in enumerate(self.p))
         height, width = image.shape[-2:]
         top, left, h, w = sample_crop_box(height, width, self.scale, self.ratio, u[self._CROP : self._JITTER])
         # The crop is the only op on the full image: on uint8 (torch's antialiased uint8 resize, AVX2).
@@ -568,10 +568,13 @@ class View(nn.Module):
             affine = [_grey_row(affine)] * 3
         if permute:
             affine = [affine[i] for i in sorted(range(3), key=u[self._ORDER : self._ORDER + 3].__getitem__)]
+        # Normalisation last: (M x + o - mean) / std.
+        scale, shift = self._scale, self._shift
         affine = torch.tensor(
-            [[a * s for a in row] for row, s in zip(affine, self._scale, strict=True)], dtype=torch.float32
-        )
-        matrix, offset = affine[:, :3], affine[:, 3] + self._shift
+            [[r[0] * scale[i], r[1] * scale[i], r[2] * scale[i], r[3] * scale[i] + shift[i]]
+             for i, r in enumerate(affine)], dtype=torch.float32,
+        )  # fmt: skip
+        matrix, offset = affine[:, :3], affine[:, 3]
         # Only the jitter can leave [0, 1]: grey and channel permutations are convex combinations of channels.
         if plan:
             # The colour map writes straight into the blur's padded buffer.
