@@ -18,7 +18,6 @@ from sslzoo.data.views import (
     GaussianBlur,
     View,
     _hue_rotation,
-    _hue_rotation_rows,
     _Workspace,
     adjust_hue,
     apply_color_matrix,
@@ -317,9 +316,18 @@ def test_views_are_thread_safe():
     assert not torch.equal(expected[0][0], expected[3][0])
 
 
-def test_hue_rotation_rows_and_plan_cache_bound():
+def test_hue_rotation_is_rodrigues_rotation_and_plan_cache_bound():
+    axis = np.ones(3) / math.sqrt(3)
+    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
     for h in (-0.5, -0.1, 0.0, 0.07, 0.33):
-        assert np.allclose(np.array(_hue_rotation_rows(h)), _hue_rotation(h), atol=1e-12)
+        theta = 2 * math.pi * h
+        expected = (
+            math.cos(theta) * np.eye(3)
+            + math.sin(theta) * cross
+            + (1 - math.cos(theta)) * np.outer(axis, axis)
+        )
+        rotation = np.array(_hue_rotation(h))
+        assert np.allclose(rotation, expected, atol=1e-12) and np.allclose(rotation @ rotation.T, np.eye(3))
     for size in range(10, 10 + 2 * _Workspace.MAX_PLANS):
         gaussian_blur(torch.rand(3, size, size), 1.0)
     assert len(_WORKSPACE.plans) <= _Workspace.MAX_PLANS

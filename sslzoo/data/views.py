@@ -135,14 +135,7 @@ def adjust_hue(image: Tensor, hue_factor: float) -> Tensor:
 
 
 # torchvision's rgb_to_grayscale weights (ITU-R 601-2 luma), used by its contrast, saturation and grayscale ops.
-_GREY = np.array([0.2989, 0.587, 0.114])
-_TO_GREY = np.outer(np.ones(3), _GREY)
-
-
-_GREY_AXIS_CROSS = np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]]) / math.sqrt(3)
-_ONES_3 = np.ones((3, 3))
-_EYE_3 = np.eye(3)
-_GREY_WEIGHTS = _GREY.tolist()
+_GREY_WEIGHTS = [0.2989, 0.587, 0.114]
 
 # An affine colour map x -> M x + o as 3 rows [M_i0, M_i1, M_i2, o_i] of Python floats: a view composes ~6
 # of them per call, and plain floats do that in a third of the time of 3x3 numpy arrays (~10 vs ~30 us).
@@ -167,20 +160,15 @@ def _uniform(u: float, low: float, high: float) -> float:
     return low + (high - low) * u
 
 
-def _hue_rotation(hue_factor: float) -> np.ndarray:
+def _hue_rotation(hue_factor: float) -> list[list[float]]:
     """Rotation by ``hue_factor`` turns about the grey axis ``(1, 1, 1) / sqrt(3)`` (Rodrigues' formula).
 
     HSV's hue is the angle around that axis, measured on a hexagon; this rotates on a circle, so it shifts
     the hue by the same angle at the primaries and secondaries and by up to a few degrees less or more in
-    between, and it keeps the RGB mean where HSV keeps max and min.
+    between, and it keeps the RGB mean where HSV keeps max and min. Written out as rows of Python floats
+    (``cos I + sin K + (1 - cos) 11^T / 3``, ``K`` the cross-product matrix of the axis): ``a`` on the
+    diagonal, ``b`` and ``c`` off it.
     """
-    theta = 2 * math.pi * hue_factor
-    cos, sin = math.cos(theta), math.sin(theta)
-    return cos * _EYE_3 + sin * _GREY_AXIS_CROSS + (1 - cos) / 3 * _ONES_3
-
-
-def _hue_rotation_rows(hue_factor: float) -> list[list[float]]:
-    """:func:`_hue_rotation` as rows of Python floats (written out: ``a`` on the diagonal, ``b``/``c`` off)."""
     theta = 2 * math.pi * hue_factor
     cos, sin = math.cos(theta), math.sin(theta)
     a, s = cos + (1 - cos) / 3, sin / math.sqrt(3)
@@ -290,7 +278,7 @@ class ColorJitter(nn.Module):
                 grey = _grey_row(affine)
                 affine = [[f * a + (1 - f) * g for a, g in zip(row, grey, strict=True)] for row in affine]
             elif name == "hue":
-                affine = _linear_then(_hue_rotation_rows(f), affine)
+                affine = _linear_then(_hue_rotation(f), affine)
             else:
                 raise ValueError(f"Unknown colour op {name!r}; expected brightness/contrast/saturation/hue.")
         return affine
@@ -537,7 +525,7 @@ class View(nn.Module):
         mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
         self._scale, self._shift = (1 / std).tolist(), (-mean / std).tolist()
         self._from_uint8: Affine = [[1 / 255 if j == i else 0.0 for j in range(4)] for i in range(3)]
-        self._low, self._high = (-mean / std).tolist(), ((1 - mean) / std).tolist()
+        self._low, self._high = self._shift, ((1 - mean) / std).tolist()  # the normalised 0 and 1
         self._fold = ((1 - 2 * mean) / std).tolist()  # solarisation's 1 - x, normalised
 
     def forward(self, image: Tensor) -> Tensor:
