@@ -37,9 +37,10 @@ def load(mode: str, parquet: str | None = None, epochs: int = 2) -> dict[str, to
     for epoch in range(epochs):
         set_epoch(loader, epoch)
         for (pixels, view0, view1), labels in loader:
-            for key, value in zip(out, (pixels, view0, view1, labels), strict=False):
+            batch = {"pixels": pixels, "view0": view0, "view1": view1, "label": labels}
+            batch["epoch"] = torch.full_like(labels, epoch)
+            for key, value in batch.items():
                 out[key].append(value)
-            out["epoch"].append(torch.full_like(labels, epoch))
     return {key: torch.cat(values) for key, values in out.items()}
 
 
