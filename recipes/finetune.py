@@ -24,24 +24,15 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 import sslzoo
-from sslzoo.backbones import ARCHS
 from sslzoo.data import build_eval_transform, build_views, create_dataloader, load_source
 from sslzoo.eval import build_finetune_optimizer, evaluate_classifier, finetune_one_epoch, write_metrics
+from sslzoo.eval.recipe_args import add_evaluation_arguments, image_size, parse_pretrained
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="registry name, e.g. resnet18_cifar_simclust")
-    p.add_argument(
-        "--pretrained",
-        default="false",
-        help="'true' (registry weights), 'false' (random) or a path to weights",
-    )
-    p.add_argument("--data", default="digits")
-    p.add_argument("--train-split", default="train")
-    p.add_argument("--test-split", default="test")
+    add_evaluation_arguments(p)
     p.add_argument("--num-classes", type=int, default=None, help="default: max label + 1 of the train split")
-    p.add_argument("--image-size", type=int, default=None, help="default: the arch's input size")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--warmup-epochs", type=float, default=1.0)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -51,9 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clip-grad", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--max-steps-per-epoch", type=int, default=None, help="for smoke tests")
-    p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--output-dir", default="outputs/finetune")
-    p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
 
@@ -64,10 +53,10 @@ def main(argv: list[str] | None = None) -> dict:
     train_ds = load_source(args.data, args.train_split, require_labels=True)
     test_ds = load_source(args.data, args.test_split, require_labels=True)
     num_classes = args.num_classes or int(max(train_ds["label"])) + 1
-    pretrained = {"true": True, "false": False}.get(args.pretrained.lower(), args.pretrained)
-    model = sslzoo.create_model(args.model, pretrained=pretrained, num_classes=num_classes)
-    entry, _ = sslzoo.get_entry(args.model)
-    size = args.image_size or ARCHS[entry.arch].input_size[-1]
+    model = sslzoo.create_model(
+        args.model, pretrained=parse_pretrained(args.pretrained), num_classes=num_classes
+    )
+    size = image_size(args)
 
     def loader(ds, transform, train):
         return create_dataloader(

@@ -25,7 +25,6 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 import sslzoo
-from sslzoo.backbones import ARCHS
 from sslzoo.data import build_eval_transform, build_views, create_dataloader, load_source
 from sslzoo.eval import (
     evaluate_classifier,
@@ -35,20 +34,12 @@ from sslzoo.eval import (
     train_linear_probe,
     write_metrics,
 )
+from sslzoo.eval.recipe_args import add_evaluation_arguments, image_size, parse_pretrained
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="registry name, e.g. resnet18_cifar_simclust")
-    p.add_argument(
-        "--pretrained",
-        default="false",
-        help="'true' (registry weights), 'false' (random) or a path to weights",
-    )
-    p.add_argument("--data", default="digits", help="sslzoo.data source (digits, a folder, a Hub data set)")
-    p.add_argument("--train-split", default="train")
-    p.add_argument("--test-split", default="test")
-    p.add_argument("--image-size", type=int, default=None, help="default: the arch's input size")
+    add_evaluation_arguments(p)
     p.add_argument("--mode", choices=("fast", "augmented"), default="fast")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--lr", type=float, default=0.1)
@@ -57,24 +48,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--knn-k", type=int, nargs="*", default=[20, 200], help="kNN k values (fast mode)")
     p.add_argument("--knn-temperature", type=float, default=0.07)
-    p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--cache-dir", default=None, help="feature cache folder (fast mode); default: no cache")
     p.add_argument("--output-dir", default="outputs/linear_probe")
-    p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
-
-
-def pretrained_arg(value: str) -> bool | str:
-    return {"true": True, "false": False}.get(value.lower(), value)
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
     args = parse_args(argv)
     accelerator = Accelerator()
     set_seed(args.seed)
-    model = sslzoo.create_model(args.model, pretrained=pretrained_arg(args.pretrained))
-    entry, _ = sslzoo.get_entry(args.model)
-    size = args.image_size or ARCHS[entry.arch].input_size[-1]
+    model = sslzoo.create_model(args.model, pretrained=parse_pretrained(args.pretrained))
+    size = image_size(args)
     eval_tf = build_eval_transform(size)
     train_ds = load_source(args.data, args.train_split, require_labels=True)
     test_ds = load_source(args.data, args.test_split, require_labels=True)

@@ -56,3 +56,19 @@ def test_finetune_recipe_lowers_training_loss(tmp_path):
     assert json.loads((out / "finetune_metrics.json").read_text()) == rec
     assert rec["protocol"] == "finetune" and rec["num_classes"] == 10
     assert rec["final_train_loss"] < rec["first_train_loss"]
+
+
+def test_shared_evaluation_arguments():
+    import argparse
+
+    from sslzoo.eval.recipe_args import add_evaluation_arguments, image_size, parse_pretrained
+
+    parser = argparse.ArgumentParser()
+    add_evaluation_arguments(parser)
+    args = parser.parse_args(["--model", "resnet18_cifar_simclust"])
+    assert (args.pretrained, args.data, args.train_split, args.test_split, args.seed) == (
+        "false", "digits", "train", "test", 0,
+    )  # fmt: skip
+    assert image_size(args) == 32  # resnet18_cifar's input size
+    assert image_size(parser.parse_args(["--model", "resnet50_simclust", "--image-size", "96"])) == 96
+    assert [parse_pretrained(v) for v in ("TRUE", "false", "runs/a")] == [True, False, "runs/a"]
